@@ -1,0 +1,5 @@
+"""Run the command line as ``python -m alftc``."""
+
+from alftc.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Subcommands of the ``alftc`` command line, one module each."""
