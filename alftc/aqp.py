@@ -269,10 +269,15 @@ def run_solver(problem, attempt: SolverAttempt) -> str:
 
     A solver that raises counts as status ``solver_error``.
     """
+    import warnings
+
     import cvxpy
 
     try:
-        problem.solve(solver=attempt.solver, **attempt.settings)
+        with warnings.catch_warnings():
+            # The status carries the same news as cvxpy's "may be inaccurate" warning.
+            warnings.simplefilter("ignore", UserWarning)
+            problem.solve(solver=attempt.solver, **attempt.settings)
     except cvxpy.error.SolverError:
         return "solver_error"
     return str(problem.status)
@@ -349,9 +354,10 @@ def _socp(program: _Program, bias_points, variance_points, *, bias_bound=None, v
                        cp.SOC(deviation_bound * np.ones(count), deviations, axis=0)]
         objective = cp.Minimize(deviation_bound)
     else:
+        # Cones of radius 1: the deviations are divided by sqrt(W).
         level = cp.Variable()
         constraints = [cp.abs(residual) <= level,
-                       cp.SOC(math.sqrt(variance_bound) * np.ones(count), deviations, axis=0)]
+                       cp.SOC(np.ones(count), deviations / math.sqrt(variance_bound), axis=0)]
         objective = cp.Minimize(level)
     return cp.Problem(objective, constraints), u
 
@@ -569,24 +575,55 @@ def solve_bias_budget(family: Family, K: int, budget, *, grid=None, minimax_erro
     history, attempts = [], []
 
     # Both ends of the bracket, on a grid refined for the low end first.
-    delta = mpmath.mpf(BRACKET)
-    low = refine(program, exact, points, history, attempts, label, bias_bound=float(budget * (1 - delta)))
-    high = refine(program, exact, points, history, attempts, label, bias_bound=float(budget * (1 + delta)))
+    low = _bracket_end(program, exact, points, history, attempts, label, budget, -1)
+    high = _bracket_end(program, exact, points, history, attempts, label, budget, +1)
 
     t, values, bias, variance = blend(family, low.values, high.values, "bias", budget, label)
     return _result(family, K, "bias_budget", values, bias, variance, budget, low, high, attempts,
                    points, t, history)
 
 
+def _bracket_end(program, exact, points, history, attempts, label, budget, side: int) -> _Refined:
+    """Solve at budget (1 + side f delta) for f = 1, 10, 100, 1000 until the row is on that side.
+
+    The row of the low end (side -1) must have continuous bias at most the
+    budget, and the high end (side +1) above it. The solver's tolerance can
+    leave slack in the bias constraint where the least variance is flat in the
+    budget, so a wider bracket is tried before giving up. A wider high end
+    costs no variance, because the blend's variance is at most the low end's.
+    """
+    for factor in (1, 10, 100, 1000):
+        bound = budget * (1 + side * factor * mpmath.mpf(BRACKET))
+        row = refine(program, exact, points, history, attempts, label, bias_bound=float(bound))
+        if (side < 0 and row.bias <= budget) or (side > 0 and row.bias > budget):
+            return row
+    raise SolverError(
+        f"aqp {label}: rows solved up to 1e-2 relative on the {'low' if side < 0 else 'high'} side of "
+        f"the bias budget stay on the other side of it; no row was written"
+    )
+
+
 def solve_variance_budget(family: Family, K: int, variance_budget, *, grid=None) -> AqpResult:
     """Return the least-biased row whose worst-case weighted variance is at most ``variance_budget``.
+
+    The least variance V*(B) of the bias-budget program falls as the bias
+    budget B grows, so the least bias at variance W is the B with V*(B) = W.
+    The search brackets that B with two bias-budget rows, one on each side of
+    W, narrows the bracket by the Illinois method on log B, and blends the
+    two rows as in step 4 of the module notes.
+
+    Notes
+    -----
+    A direct SOCP (minimise the bias level subject to fixed-radius variance
+    cones) failed with Clarabel 0.11 and SCS at K = 32 and 64 for rho = 1,
+    which is why the search goes through the bias-budget program.
 
     Raises
     ------
     InputError
         When the budget is not positive.
     SolverError
-        As :func:`solve_bias_budget`.
+        As :func:`solve_bias_budget`, or when the search does not bracket W.
     """
     variance_budget = mpmath.mpf(variance_budget)
     label = f"{family.name} K = {K} variance budget {mpmath.nstr(variance_budget, 8)}"
@@ -594,22 +631,71 @@ def solve_variance_budget(family: Family, K: int, variance_budget, *, grid=None)
     if variance_budget <= 0:
         raise InputError(f"invalid variance budget for {label}: it must be > 0")
     grid = initial_grid(K) if grid is None else np.asarray(grid, dtype=float)
-
-    # Scale the variables by the plug-in's bias, the order of the answer.
-    plugin_bias, _ = plugin_figures(family, K)
-    program = _Program(family, K, level=float(plugin_bias))
     points = {"bias": grid.copy(), "variance": grid.copy()}
     history, attempts = [], []
 
-    delta = mpmath.mpf(BRACKET)
-    low = refine(program, exact, points, history, attempts, label,
-                 variance_bound=float(variance_budget * (1 - delta)))
-    high = refine(program, exact, points, history, attempts, label,
-                  variance_bound=float(variance_budget * (1 + delta)))
+    def least_variance(bias_budget):
+        program = _Program(family, K, level=float(bias_budget))
+        return refine(program, exact, points, history, attempts, label, bias_bound=float(bias_budget))
 
-    t, values, bias, variance = blend(family, low.values, high.values, "variance", variance_budget, label)
-    return _result(family, K, "variance_budget", values, bias, variance, variance_budget, low, high,
+    # Bracket W, starting from the plug-in's bias and stepping by factors of 2.
+    plugin_bias, _ = plugin_figures(family, K)
+    budget = plugin_bias
+    row = least_variance(budget)
+    above, below = None, None
+    for _ in range(_BRACKET_STEPS):
+        if row.variance > variance_budget:
+            above = (budget, row)
+            if below is not None:
+                break
+            budget *= 2
+        else:
+            below = (budget, row)
+            if above is not None:
+                break
+            budget /= 2
+        row = least_variance(budget)
+    if above is None or below is None:
+        raise SolverError(f"aqp {label}: bias budgets within 2**{_BRACKET_STEPS} of the plug-in's "
+                          f"do not bracket the variance budget; no row was written")
+
+    # Narrow the bracket by the Illinois method on log B against log V.
+    target = mpmath.log(variance_budget)
+    side = 0
+    g_above = mpmath.log(above[1].variance) - target
+    g_below = mpmath.log(below[1].variance) - target
+    for _ in range(MAX_BLEND_STEPS):
+        if above[1].variance / below[1].variance - 1 <= _SEARCH_SPREAD:
+            break
+        x_above, x_below = mpmath.log(above[0]), mpmath.log(below[0])
+        x = (x_above * g_below - x_below * g_above) / (g_below - g_above)
+        budget = mpmath.exp(x)
+        row = least_variance(budget)
+        g = mpmath.log(row.variance) - target
+        if g > 0:
+            above, g_above = (budget, row), g
+            if side == -1:
+                g_below /= 2
+            side = 1
+        else:
+            below, g_below = (budget, row), g
+            if side == 1:
+                g_above /= 2
+            side = -1
+    else:
+        raise SolverError(f"aqp {label}: the search for the bias budget did not converge; no row was written")
+
+    t, values, bias, variance = blend(family, below[1].values, above[1].values, "variance", variance_budget, label)
+    return _result(family, K, "variance_budget", values, bias, variance, variance_budget, below[1], above[1],
                    attempts, points, t, history)
+
+
+# Doublings or halvings of the bias budget tried to bracket a variance budget.
+_BRACKET_STEPS = 40
+
+# The search stops when the two bracketing rows' variances differ by this
+# relative amount; the blend then closes the gap.
+_SEARCH_SPREAD = mpmath.mpf("1e-5")
 
 
 def _validated(family: Family, K: int) -> ExactPart:

@@ -165,8 +165,8 @@ def _chebyshev_series(poly: MpBernstein) -> np.ndarray:
     """Interpolate a Bernstein polynomial at n + 1 Chebyshev nodes; return float64 coefficients.
 
     The values come from the mpmath evaluation, so the series is accurate to
-    float64 rounding of B itself, however large the Bernstein coefficients are;
-    the Bernstein sum in float64 would lose every digit once they pass 1e16.
+    float64 rounding of B itself, however large the Bernstein coefficients are.
+    A Bernstein sum in float64 would lose every digit once they pass 1e16.
     """
     n = poly.n
     nodes = [(1 + mpmath.cos(mpmath.pi * (j + mpmath.mpf(1) / 2) / (n + 1))) / 2 for j in range(n + 1)]
@@ -359,7 +359,12 @@ def _brent_max(h, a, x, b):
         if not parabolic:
             e = (a - x) if x >= middle else (b - x)
             d = golden * e
-        u = x + d if abs(d) >= tol1 else x + (tol1 if d > 0 else -tol1)
+        if abs(d) >= tol1:
+            u = x + d
+        elif d > 0:
+            u = x + tol1
+        else:
+            u = x - tol1
         fu = -h(u)
         if fu <= fx:
             if u >= x:

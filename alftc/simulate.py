@@ -272,9 +272,9 @@ class GameConfig:
     K: int
     target: np.ndarray
     traces_per_answer: int = 4
-    steps: int = 3000
+    steps: int = 6000
     seeds: int = 16
-    lr: float = 0.5
+    lr: float = 1.0
     seed_base: int = 0
     threshold: float = 0.01
     baseline: str = "loo"

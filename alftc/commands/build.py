@@ -112,7 +112,12 @@ def _requests(Ks, families, methods, dps, jobs, cache_dir, no_cache, bias_budget
     if extra and methods != ["aqp"]:
         raise InputError("--bias-budget and --variance-budget apply to --method aqp only; add --method aqp")
 
-    cache = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
+    if no_cache:
+        cache = None
+    elif cache_dir:
+        cache = Path(cache_dir)
+    else:
+        cache = default_cache_dir()
 
     if families is None and methods is None:
         combos = [(method, parse_family(family), options) for method, family, options in DEFAULT_SET]

@@ -38,7 +38,7 @@ def _safe_name(family_name: str) -> str:
               help="Reasoning traces J per answer; the policy has M*J trace logits.")
 @click.option("--target", default="zipf:1", show_default=True,
               help="Target answer distribution: zipf:S (q(z) proportional to z**-S, z = 1..M) or uniform.")
-@click.option("--steps", type=int, default=4000, show_default=True, help="Policy-gradient steps per run.")
+@click.option("--steps", type=int, default=6000, show_default=True, help="Policy-gradient steps per run.")
 @click.option("--seeds", type=int, default=16, show_default=True, help="Independent runs per reward.")
 @click.option("--seed-base", type=int, default=0, show_default=True,
               help="Run s uses numpy.random.default_rng(seed_base + s).")
