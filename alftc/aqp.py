@@ -128,7 +128,7 @@ SOLVER_ATTEMPTS = (
             "equilibrate_max_iter": 50, "equilibrate_min_scaling": 1e-6, "equilibrate_max_scaling": 1e6,
         },
     ),
-    SolverAttempt("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}),
+    SolverAttempt("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
 )
 
 
@@ -480,10 +480,10 @@ def _grid_variance(program: _Program, remainder_row, points):
 # Bracket and blend
 
 
-def blend(family: Family, low: tuple, high: tuple, what: str, budget, label: str):
+def blend(family: Family, low: tuple, high: tuple, figure_name: str, budget, label: str):
     """Find t with the continuous sup of (1 - t) low + t high in [budget (1 - WINDOW), budget].
 
-    ``what`` is ``bias`` or ``variance``. The sup is continuous in t, below the
+    ``figure_name`` is ``bias`` or ``variance``, the sup that the budget bounds. The sup is continuous in t, below the
     window at t = 0 and above it at t = 1, so the Illinois method on t converges.
 
     Returns
@@ -497,7 +497,7 @@ def blend(family: Family, low: tuple, high: tuple, what: str, budget, label: str
         with mpmath.workdps(_MEASURE_DPS):
             values = tuple((1 - t) * a + t * b for a, b in zip(low, high))
         bias, variance = _measure(family, values)
-        figure = bias.value if what == "bias" else variance.value
+        figure = bias.value if figure_name == "bias" else variance.value
         return figure, values, bias.value, variance.value
 
     a, b = mpmath.mpf(0), mpmath.mpf(1)
@@ -507,7 +507,7 @@ def blend(family: Family, low: tuple, high: tuple, what: str, budget, label: str
         return (a, *rest_a)
     if not fa < target < fb:
         raise SolverError(
-            f"aqp {label}: the budget bracket does not contain the {what} budget "
+            f"aqp {label}: the budget bracket does not contain the {figure_name} budget "
             f"{mpmath.nstr(budget, 12)} ({mpmath.nstr(fa, 12)} .. {mpmath.nstr(fb, 12)}); no row was written"
         )
     ga, gb = fa - target, fb - target
@@ -528,7 +528,7 @@ def blend(family: Family, low: tuple, high: tuple, what: str, budget, label: str
             if side == -1:
                 gb /= 2
             side = -1
-    raise SolverError(f"aqp {label}: the blend did not reach the {what} budget; no row was written")
+    raise SolverError(f"aqp {label}: the blend did not reach the {figure_name} budget; no row was written")
 
 
 # ---------------------------------------------------------------------------
@@ -672,14 +672,15 @@ def solve_variance_budget(family: Family, K: int, variance_budget, *, grid=None)
         budget = mpmath.exp(x)
         row = least_variance(budget)
         g = mpmath.log(row.variance) - target
-        if g > 0:
-            above, g_above = (budget, row), g
-            if side == -1:
+        # Classify by the exact comparison: g rounds to 0 within 1e-16 of W.
+        if row.variance > variance_budget:
+            above, g_above = (budget, row), max(g, mpmath.eps)
+            if side == 1:
                 g_below /= 2
             side = 1
         else:
-            below, g_below = (budget, row), g
-            if side == 1:
+            below, g_below = (budget, row), min(g, -mpmath.eps)
+            if side == -1:
                 g_above /= 2
             side = -1
     else:

@@ -8,6 +8,7 @@ rows, after the zero bias is proved in rational arithmetic.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -153,13 +154,31 @@ def _agreed_sup(compute: Callable[[str], Any], what: str, family: Family, method
     return first if first.value >= second.value else second
 
 
-def cache_key(request: BuildRequest, K: int) -> str:
-    """Return the content key of one K of a request: problem definition and precision."""
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """Return a SHA-256 of the numerical source files, so edited code never reuses stale rows."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")) + sorted((package / "methods").glob("*.py")):
+        digest.update(path.name.encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(request: BuildRequest, K: int, chunk: Sequence[int] = ()) -> str:
+    """Return the content key of one K: problem definition, precision, code and chunk.
+
+    ``chunk`` lists the K values built together with this one. A method may
+    warm-start each K from the previous one in its chunk, which changes digits
+    beyond the solver's tolerance, so a row is reused only from the same chunk.
+    """
     content = {
         "alftc": __version__,
+        "code": _code_digest(),
         "method": request.method,
         "family": request.family.name,
         "K": K,
+        "chunk": list(chunk),
         "dps": request.options.dps,
         "extra": request.options.extra,
     }
@@ -201,7 +220,7 @@ def build_chunk(method: str, family_name: str, Ks: Sequence[int], options: Build
         if not rows:
             raise VerificationError(f"{family.name}/{method}: the method returned no row for K={K}")
         request = BuildRequest(method, family, tuple(Ks), options)
-        _cache_write(options.cache_dir, cache_key(request, K), rows)
+        _cache_write(options.cache_dir, cache_key(request, K, _chunk_of(method, K, Ks)), rows)
         results.append({"K": K, "rows": [row.to_json() for row in rows]})
     return results
 
@@ -209,14 +228,28 @@ def build_chunk(method: str, family_name: str, Ks: Sequence[int], options: Build
 _PARALLEL_METHODS = {"remez", "aqp"}
 
 
-def _chunks(Ks: Sequence[int], jobs: int, method: str) -> list[list[int]]:
-    """Split K values into contiguous chunks, so a method can warm-start within each."""
-    if method not in _PARALLEL_METHODS or jobs <= 1 or len(Ks) <= 1:
-        return [list(Ks)]
-    size = max(1, min(8, -(-len(Ks) // jobs)))
-    chunks = [list(Ks[i : i + size]) for i in range(0, len(Ks), size)]
+# Chunks are blocks of K values with the same K // CHUNK_SIZE. The blocks do not
+# depend on --jobs or on what is cached, because a method may warm-start within
+# a chunk, and the table bytes must depend on the request alone.
+CHUNK_SIZE = 8
+
+
+def _chunks(Ks: Sequence[int], method: str) -> list[list[int]]:
+    """Split sorted K values into chunks built together (one chunk per K for cheap methods)."""
+    if method not in _PARALLEL_METHODS:
+        return [[K] for K in Ks]
+    blocks: dict[int, list[int]] = {}
+    for K in Ks:
+        blocks.setdefault(K // CHUNK_SIZE, []).append(K)
     # Largest K first, so the slowest chunks start early.
-    return sorted(chunks, key=lambda chunk: -chunk[-1])
+    return [blocks[index] for index in sorted(blocks, reverse=True)]
+
+
+def _chunk_of(method: str, K: int, Ks: Sequence[int]) -> list[int]:
+    """Return the chunk of ``K`` among the chunk members ``Ks``, as stored in its cache key."""
+    if method not in _PARALLEL_METHODS:
+        return [K]
+    return [other for other in Ks if other // CHUNK_SIZE == K // CHUNK_SIZE]
 
 
 def run_build(
@@ -235,25 +268,18 @@ def run_build(
         check_request(request)
 
     rows: list[Row] = []
-    pending: list[tuple[BuildRequest, list[int]]] = []
+    tasks = []
     for request in requests:
-        missing = []
-        for K in request.Ks:
-            cached = _cache_read(request.options.cache_dir, cache_key(request, K))
-            if cached is None:
-                missing.append(K)
+        for chunk in _chunks(request.Ks, request.method):
+            cached = [_cache_read(request.options.cache_dir, cache_key(request, K, chunk)) for K in chunk]
+            if all(found is not None for found in cached):
+                for found in cached:
+                    rows.extend(found)
+                    if progress:
+                        progress(1)
             else:
-                rows.extend(cached)
-                if progress:
-                    progress(1)
-        if missing:
-            pending.append((request, missing))
+                tasks.append((request.method, request.family.name, chunk, request.options))
 
-    tasks = [
-        (request.method, request.family.name, chunk, request.options)
-        for request, missing in pending
-        for chunk in _chunks(missing, jobs, request.method)
-    ]
     if not tasks:
         return rows
 
@@ -265,7 +291,7 @@ def run_build(
 
     parallel = [task for task in tasks if task[0] in _PARALLEL_METHODS and jobs > 1]
     serial = [task for task in tasks if task not in parallel]
-    for task in serial:
+    for task in sorted(serial, key=lambda task: task[2][0]):
         collect(build_chunk(*task))
     if parallel:
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:

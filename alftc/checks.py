@@ -46,15 +46,9 @@ def run_method_checks(rows: list[Row], report) -> None:
 
 
 def _method_checks() -> dict:
-    checks = {"remez": check_remez}
-    try:
-        from alftc.aqp_checks import check_aqp
-    except ModuleNotFoundError as error:
-        if error.name != "alftc.aqp_checks":
-            raise
-    else:
-        checks["aqp"] = check_aqp
-    return checks
+    from alftc.aqp_checks import check_aqp
+
+    return {"remez": check_remez, "aqp": check_aqp}
 
 
 def fitted_slope(Ks, values) -> float:

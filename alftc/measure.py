@@ -11,7 +11,9 @@ Two independent extremum searches compute each sup:
     with Brent's derivative-free maximisation in mpmath.
 
 The build records the ``critical`` figure after checking that ``scan`` agrees
-with it, and ``alftc verify`` recomputes with ``scan``.
+with it, and ``alftc verify`` recomputes with ``scan``. Both are written
+apart from the Remez engine's own extremum search in :mod:`alftc.remez`, on
+purpose: a check of a Remez row must not reuse the solver's code.
 
 Both grids cluster points near p = 0, where the first oscillation of the bias
 sits at p ~ 1/K^2, through the maps p = sin^2(theta) and p = t^2 plus

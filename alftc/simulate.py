@@ -2,7 +2,7 @@
 
 The game
 --------
-A tabular policy holds one logit theta_t per reasoning trace, t = 0..T-1, and
+A tabular policy has one logit theta_t per reasoning trace, t = 0..T-1, and
 samples traces from pi = softmax(theta). Trace t ends in answer z(t) = t // J,
 so there are M answers with J traces each (T = M J), and the answer
 distribution is p(z) = sum of pi_t over the traces of answer z. The policy is

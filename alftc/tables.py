@@ -118,6 +118,10 @@ def write_tables(doc: dict[str, Any], json_path: Path, hdf5_path: Path, *, _hook
 def _temporary_sibling(path: Path) -> Path:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    # mkstemp creates mode 0600; give the table the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 

@@ -310,3 +310,38 @@ def test_end_to_end_subprocess(tmp_path):
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["ok"] is True
+
+
+def test_parallel_build_then_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+    arguments = ["--K", "4..9", "--family", "kl", "--method", "remez", "--jobs", "2", "--cache-dir", str(cache)]
+    first = build(runner, tmp_path / "a", *arguments)
+    assert first.exit_code == 0, first.output
+    assert len(list(cache.glob("*.json"))) == 6
+
+    from alftc.methods import remez
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("a cached row was rebuilt")
+
+    monkeypatch.setattr(remez, "build", no_rebuild)
+    second = build(runner, tmp_path / "b", *arguments)
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "a" / "alftc-tables.json").read_bytes() != b""
+    rows_a = json.loads((tmp_path / "a" / "alftc-tables.json").read_text())["rows"]
+    rows_b = json.loads((tmp_path / "b" / "alftc-tables.json").read_text())["rows"]
+    assert rows_a == rows_b
+
+
+def test_cache_key_depends_on_problem():
+    from alftc.build import BuildRequest, cache_key
+    from alftc.methods import BuildOptions
+
+    kl = parse_family("kl")
+    base = cache_key(BuildRequest("aqp", kl, (8,), BuildOptions()), 8)
+    assert base == cache_key(BuildRequest("aqp", kl, (8, 9), BuildOptions()), 8)
+    assert base != cache_key(BuildRequest("aqp", kl, (8,), BuildOptions()), 9)
+    assert base != cache_key(BuildRequest("aqp", kl, (8,), BuildOptions(dps=80)), 8)
+    assert base != cache_key(BuildRequest("aqp", kl, (8,), BuildOptions(extra={"variance_budget": 1.0})), 8)
+    assert base != cache_key(BuildRequest("remez", kl, (8,), BuildOptions()), 8)

@@ -249,7 +249,8 @@ def test_cli_run_writes_results_and_plot(table_path, tmp_path):
     result = run_cli("--K", "8", "--answers", "6", "--steps", "200", "--seeds", "3",
                      "--methods", "plugin,oracle", "--tables", str(table_path), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "plugin" in result.output and "oracle" in result.output
+    assert "plugin" in result.output
+    assert "oracle" in result.output
     document = json.loads((tmp_path / "simulate-kl-K8.json").read_text())
     assert set(document["methods"]) == {"plugin", "oracle"}
     assert len(document["methods"]["plugin"]["divergence_mean"]) == 201

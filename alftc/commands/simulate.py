@@ -187,7 +187,7 @@ def _simulate(family_text, K_text, answers, traces_per_answer, target_text, step
 def _print_summary(result, json_path) -> None:
     config = result.config
     trajectories = result.trajectories
-    name = "KL(p||q)" if config.family.b == 1 else f"D_beta(p||q)"
+    name = "KL(p||q)" if config.family.b == 1 else "D_beta(p||q)"
     click.echo(f"{config.family.name}, K = {config.K}, M = {config.answers}, J = {config.traces_per_answer}, "
                f"{config.steps} steps, {config.seeds} seeds, lr = {config.lr:g}, {config.baseline} baseline")
     plugin = trajectories.get("plugin")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,13 +15,15 @@ import click
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Also write a machine-readable report to this file ('-' for stdout).")
 @click.option("--no-monte-carlo", is_flag=True, help="Skip the seeded Monte Carlo check of each row.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for the row checks (default: the number of CPU cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print failures and the summary only.")
-def verify(files, json_out, no_monte_carlo, quiet):
+def verify(files, json_out, no_monte_carlo, jobs, quiet):
     """Re-derive every row of table FILES independently (default: the shipped tables).
 
-    Checks the schema, checksum and finite values; recomputes each row's sup bias and
-    sup variance with an extremum search other than the build's; proves exact rows
-    unbiased in rational arithmetic; runs a seeded Monte Carlo check of the mean reward;
+    Checks the schema, checksum and finite values. Recomputes each row's sup bias and
+    sup variance with an extremum search other than the build's, proves exact rows
+    unbiased in rational arithmetic, runs a seeded Monte Carlo check of the mean reward,
     and runs each method's own checks. Exits 1 when any check fails."""
     from alftc.cli import EXIT_TABLE_FILE, EXIT_VERIFY_FAILED, _progress_bar, default_table_files
     from alftc.verify import Report, verify_file
@@ -40,7 +43,8 @@ def verify(files, json_out, no_monte_carlo, quiet):
         twin = document is not None and document in verified_documents
         rows = 0 if twin else len(document.get("rows", [])) if document else 0
         with _progress_bar(rows, f"verifying {path.name}", not quiet and not to_stdout) as advance:
-            verify_file(path, report, monte_carlo=not no_monte_carlo, progress=advance, row_checks=not twin)
+            verify_file(path, report, monte_carlo=not no_monte_carlo, progress=advance, row_checks=not twin,
+                        jobs=jobs or os.cpu_count() or 1)
         if twin:
             report.add(str(path), "rows identical to a verified twin", True, "row checks not repeated")
         elif document is not None:

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from alftc.errors import TableFileError
+
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -32,7 +34,7 @@ _ROW_FLOAT_ATTRS = ("bias", "variance")
 _ROW_TEXT_ATTRS = ("bias_decimal", "variance_decimal")
 
 
-class TableFormatError(ValueError):
+class TableFormatError(TableFileError, ValueError):
     """A table file is missing, truncated, corrupt, or written by a newer schema."""
 
 
