@@ -617,15 +617,28 @@ def _summarise(label: str, history: np.ndarray, final_p: np.ndarray, config: Gam
 # ---- the exact fixed-point diagnostic ----------------------------------------------
 
 
-def _binomial_pmf(n: int, p: np.ndarray) -> np.ndarray:
-    """Return P(N = k), k = 0..n, for N ~ Binomial(n, p); shape p.shape + (n + 1,)."""
-    p = np.asarray(p, dtype=np.float64)[..., None]
-    k = np.arange(n + 1, dtype=np.float64)
-    log_choose = (math.lgamma(n + 1) - np.vectorize(math.lgamma)(k + 1)
-                  - np.vectorize(math.lgamma)(n - k + 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_pmf = log_choose + np.where(k > 0, k * np.log(p), 0.0) + np.where(n - k > 0, (n - k) * np.log1p(-p), 0.0)
-    return np.exp(log_pmf)
+def _binomial_expectation(values, p: np.ndarray) -> np.ndarray:
+    """Return E[values[N]] for N ~ Binomial(len(values) - 1, p), elementwise in p, as float64.
+
+    The sum runs in mpmath with about 20 digits beyond the magnitude of the
+    largest value. Minimax rows alternate in sign with entries up to 1e15 and
+    more (kl remez at K = 64), and a float64 sum of them cancels to an error
+    larger than the bias it should show.
+    """
+    import mpmath
+
+    n = len(values) - 1
+    largest = max((abs(float(value)) for value in values), default=0.0)
+    digits = 20 + max(0, math.ceil(math.log10(largest))) if largest > 0 else 20
+    with mpmath.workdps(digits):
+        exact = [mpmath.mpf(float(value)) for value in values]
+        choose = [mpmath.binomial(n, k) for k in range(n + 1)]
+        means = []
+        for probability in np.asarray(p, dtype=np.float64).ravel():
+            x = mpmath.mpf(float(probability))
+            total = mpmath.fsum(choose[k] * x**k * (1 - x) ** (n - k) * exact[k] for k in range(n + 1))
+            means.append(float(total))
+    return np.array(means, dtype=np.float64).reshape(np.shape(p))
 
 
 def expected_direction(family: Family, p: np.ndarray, q: np.ndarray, row: np.ndarray | None,
@@ -676,12 +689,14 @@ def expected_direction(family: Family, p: np.ndarray, q: np.ndarray, row: np.nda
     else:
         row = np.asarray(row, dtype=np.float64)
         K = row.size
-        bernstein = _binomial_pmf(K - 1, p) @ row
-        f = reward_q - bernstein
+        f = reward_q - _binomial_expectation(row, p)
         if baseline == "mean":
             # p B_r'(p) / (K-1) = p E[r_K[N + 2] - r_K[N + 1]], N ~ Binomial(K - 2, p).
-            slope = _binomial_pmf(K - 2, p) @ np.diff(row) if K > 2 else np.full_like(p, row[1] - row[0])
-            f = (K - 1) / K * (f + p * slope)
+            # The differences are taken in mpmath too, so large rows keep their digits.
+            import mpmath
+
+            steps = [mpmath.mpf(float(high)) - mpmath.mpf(float(low)) for low, high in zip(row[:-1], row[1:])]
+            f = (K - 1) / K * (f + p * _binomial_expectation(steps, p))
     return p * (f - np.dot(p, f))
 
 
