@@ -154,12 +154,17 @@ def _agreed_sup(compute: Callable[[str], Any], what: str, family: Family, method
     return first if first.value >= second.value else second
 
 
+# Modules whose code decides a row's values or its measured figures.
+_NUMERICAL_MODULES = ("aqp", "bernstein", "build", "chebyshev", "families", "measure", "remez", "rows")
+
+
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
     """Return a SHA-256 of the numerical source files, so edited code never reuses stale rows."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")) + sorted((package / "methods").glob("*.py")):
+    sources = [package / f"{name}.py" for name in _NUMERICAL_MODULES]
+    for path in sources + sorted((package / "methods").glob("*.py")):
         digest.update(path.name.encode("utf-8"))
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -617,21 +617,25 @@ def _summarise(label: str, history: np.ndarray, final_p: np.ndarray, config: Gam
 # ---- the exact fixed-point diagnostic ----------------------------------------------
 
 
-def _binomial_expectation(values, p: np.ndarray) -> np.ndarray:
-    """Return E[values[N]] for N ~ Binomial(len(values) - 1, p), elementwise in p, as float64.
+def _binomial_expectation(row: np.ndarray, p: np.ndarray, differences: bool = False) -> np.ndarray:
+    """Compute E[v[N]] for each p, as float64.
 
-    The sum runs in mpmath with about 20 digits beyond the magnitude of the
-    largest value. Minimax rows alternate in sign with entries up to 1e15 and
-    more (kl remez at K = 64), and a float64 sum of them cancels to an error
-    larger than the bias it should show.
+    v is ``row`` with N ~ Binomial(K - 1, p), or with ``differences`` the K - 1
+    steps row[k + 1] - row[k] with N ~ Binomial(K - 2, p). The sum runs in
+    mpmath with 20 digits beyond the magnitude of the largest entry, because
+    minimax rows alternate in sign with entries above 1e15 (kl remez at K = 64),
+    and a float64 sum of them cancels to an error several times the bias it
+    should show.
     """
     import mpmath
 
-    n = len(values) - 1
-    largest = max((abs(float(value)) for value in values), default=0.0)
-    digits = 20 + max(0, math.ceil(math.log10(largest))) if largest > 0 else 20
+    largest = float(np.max(np.abs(row)))
+    digits = 20 + (max(0, math.ceil(math.log10(largest))) if largest > 0 else 0)
     with mpmath.workdps(digits):
-        exact = [mpmath.mpf(float(value)) for value in values]
+        exact = [mpmath.mpf(float(value)) for value in row]
+        if differences:
+            exact = [high - low for low, high in zip(exact[:-1], exact[1:])]
+        n = len(exact) - 1
         choose = [mpmath.binomial(n, k) for k in range(n + 1)]
         means = []
         for probability in np.asarray(p, dtype=np.float64).ravel():
@@ -692,11 +696,7 @@ def expected_direction(family: Family, p: np.ndarray, q: np.ndarray, row: np.nda
         f = reward_q - _binomial_expectation(row, p)
         if baseline == "mean":
             # p B_r'(p) / (K-1) = p E[r_K[N + 2] - r_K[N + 1]], N ~ Binomial(K - 2, p).
-            # The differences are taken in mpmath too, so large rows keep their digits.
-            import mpmath
-
-            steps = [mpmath.mpf(float(high)) - mpmath.mpf(float(low)) for low, high in zip(row[:-1], row[1:])]
-            f = (K - 1) / K * (f + p * _binomial_expectation(steps, p))
+            f = (K - 1) / K * (f + p * _binomial_expectation(row, p, differences=True))
     return p * (f - np.dot(p, f))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -233,6 +234,31 @@ def test_mean_baseline_biases_exact_beta2_table(table):
     f = (K - 1) / K * q / (K - 1)
     np.testing.assert_allclose(direction, q * (f - np.dot(q, f)), atol=1e-14)
     assert np.linalg.norm(direction) > 1e-3
+
+
+@pytest.mark.parametrize("baseline", ["loo", "mean"])
+def test_expected_direction_exact_for_cancelling_row(baseline):
+    """Entries (-1)^k C(63, k) reach 9e17 while B_r stays of order 1, as in a
+    minimax row at large K. A float64 Bernstein sum returns 24 where B_r is -1.49."""
+    K = 64
+    q = parse_target("zipf:1", 12)
+    row = np.array([(-1.0) ** k * math.comb(K - 1, k) for k in range(K)])
+
+    def bernstein(values, x):
+        n = len(values) - 1
+        return sum(math.comb(n, k) * x**k * (1 - x) ** (n - k) * values[k] for k in range(n + 1))
+
+    exact_row = [Fraction(float(value)) for value in row]
+    steps = [high - low for low, high in zip(exact_row[:-1], exact_row[1:])]
+    points = [Fraction(float(value)) for value in q]
+    f = np.log(q) - np.array([float(bernstein(exact_row, x)) for x in points])
+    if baseline == "mean":
+        slopes = np.array([float(bernstein(steps, x)) for x in points])
+        f = (K - 1) / K * (f + q * slopes)
+    expected = q * (f - np.dot(q, f))
+
+    direction = expected_direction(KL, q, q, row, baseline)
+    np.testing.assert_allclose(direction, expected, rtol=1e-12, atol=1e-15)
 
 
 def test_diagnostic_missing_K_is_nan(table):

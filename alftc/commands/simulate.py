@@ -155,8 +155,8 @@ def _simulate(family_text, K_text, answers, traces_per_answer, target_text, step
     if methods_text is None:
         kept = [c for c in choices if c.is_oracle or _has_row(table, family, c, K)]
         for choice in choices:
-            # remez rows exist only at small K and ustat rows only for integer b >= 2,
-            # so their absence is expected; a missing aqp row is worth a note.
+            # remez rows may be built for some K only and ustat rows exist only for
+            # integer b >= 2, so their absence is expected. A missing aqp row gets a note.
             if choice not in kept and choice.method == "aqp" and not quiet:
                 click.echo(f"note: skipped {choice.label}: no {family.name}/{choice.method}/{choice.variant} "
                            f"row for K = {K} (add it with '{build_command(family, choice, K)}')", err=True)
