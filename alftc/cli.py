@@ -7,6 +7,10 @@ Exit codes
 2  invalid input: a bad option value, family, method, K or budget (click usage errors too)
 3  computation failed: a solver did not converge or two independent computations disagree
 4  table file error: a table file is missing, truncated, corrupt or from a newer schema
+130  interrupted by Ctrl-C; no table file was written or changed
+
+``alftc verify`` reports a corrupt file as a failed check, so it exits 1 for
+one, and 4 only when no table file is found at all.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ EXIT_VERIFY_FAILED = 1
 EXIT_INPUT = 2
 EXIT_COMPUTATION = 3
 EXIT_TABLE_FILE = 4
+EXIT_INTERRUPTED = 130
 
 _EPILOG = (
     "Exit codes: 0 success, 1 verification failed, 2 invalid input, "
-    "3 computation failed, 4 table file missing or corrupt."
+    "3 computation failed, 4 table file missing or corrupt, 130 interrupted."
 )
 
 
@@ -56,6 +61,9 @@ def _errors_to_exit_codes():
         click.echo(f"error: {error}", err=True)
         click.echo("No table file was written or changed.", err=True)
         sys.exit(EXIT_COMPUTATION)
+    except KeyboardInterrupt:
+        click.echo("interrupted: no table file was written or changed", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 @contextmanager

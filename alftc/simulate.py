@@ -329,7 +329,8 @@ class MethodTrajectory:
     final_mean, final_low, final_high
         Mean of ``final_per_seed`` and its 95% Student-t interval.
     steps_to_threshold
-        Each seed's first step with divergence <= the threshold, or -1 when never reached.
+        Each seed's first step from which the divergence stays <= the threshold
+        to the end of the run, or -1 when it does not end below it.
     final_p
         Each seed's answer distribution after the last step, shape (seeds, M).
     """
@@ -347,7 +348,7 @@ class MethodTrajectory:
     final_p: np.ndarray
 
     def threshold_summary(self) -> tuple[int, float | None]:
-        """Return (seeds that reached the threshold, their mean first step or None)."""
+        """Return (seeds that settled below the threshold, their mean settling step or None)."""
         reached = self.steps_to_threshold[self.steps_to_threshold >= 0]
         return int(reached.size), (float(reached.mean()) if reached.size else None)
 
@@ -608,8 +609,11 @@ def _summarise(label: str, history: np.ndarray, final_p: np.ndarray, config: Gam
     window = max(1, int(round(config.final_window * config.steps)))
     final = history[:, -window:].mean(axis=1)
     final_mean, final_low, final_high = (float(v[0]) for v in _mean_interval(final[:, None]))
+    # The first step from which the divergence stays at or below the threshold to
+    # the end: a run that dips below and climbs back has not settled there.
     below = history <= config.threshold
-    first = np.where(below.any(axis=1), below.argmax(axis=1), -1)
+    settled = np.flip(np.logical_and.accumulate(np.flip(below, axis=1), axis=1), axis=1)
+    first = np.where(settled.any(axis=1), settled.argmax(axis=1), -1)
     return MethodTrajectory(label, history, mean, low, high, final, final_mean, final_low, final_high, first,
                             final_p)
 

@@ -283,10 +283,17 @@ def test_show_prints_rows(small_table):
     assert "kl/plugin" not in result.output
 
 
-def test_show_without_match_lists_contents(small_table):
-    result = CliRunner().invoke(main, ["show", str(small_table / "alftc-tables.json"), "--method", "remez"])
+def test_show_without_match_names_filter(small_table):
+    path = str(small_table / "alftc-tables.json")
+    result = CliRunner().invoke(main, ["show", path, "--method", "remez"])
     assert result.exit_code == 2
-    assert "kl/plugin/default" in result.output
+    assert "--method remez" in result.output
+    assert "plugin, ustat" in result.output
+
+    result = CliRunner().invoke(main, ["show", path, "--family", "kl", "--K", "9"])
+    assert result.exit_code == 2
+    assert "--K 9" in result.output
+    assert "4, 5, 6" in result.output
 
 
 def test_show_missing_file():

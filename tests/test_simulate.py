@@ -350,3 +350,22 @@ def test_plot_without_matplotlib_raises(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(PlotError, match="pip install"):
         plot_trajectories(result, tmp_path / "plot.png")
+
+
+def test_cli_without_matplotlib_skips_plot(table_path, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run_cli("--K", "8", "--steps", "20", "--seeds", "2", "--methods", "plugin,oracle",
+                     "--tables", str(table_path), "--out", str(tmp_path), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "no plot written" in result.output
+    assert (tmp_path / "simulate-kl-K8.json").exists()
+    assert not (tmp_path / "simulate-kl-K8.png").exists()
+
+
+def test_cli_K_without_rows_rejected(table_path, tmp_path):
+    result = run_cli("--K", "3", "--steps", "20", "--seeds", "2", "--tables", str(table_path),
+                     "--out", str(tmp_path), "--no-plot", "--quiet")
+    assert result.exit_code == 2
+    assert "no kl row for K = 3" in result.output
+    assert "alftc build" in result.output
+    assert not list(tmp_path.glob("*.json"))

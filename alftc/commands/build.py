@@ -187,8 +187,9 @@ def _summary(rows, json_path, hdf5_path, total_rows):
     groups = defaultdict(list)
     for row in rows:
         groups[(row.family, row.method, row.variant)].append(row)
-    click.echo(f"wrote {total_rows} rows to {json_path} and {hdf5_path}")
-    click.echo(f"{'family':<10} {'method':<7} {'variant':<9} {'K':>9} {'bias at K max':>14} {'max variance':>13}")
+    noun = "row" if total_rows == 1 else "rows"
+    click.echo(f"wrote {total_rows} {noun} to {json_path} and {hdf5_path}")
+    click.echo(f"{'family':<10} {'method':<7} {'variant':<9} {'K':>9} {'bias at max K':>14} {'max variance':>13}")
     for (family, method, variant), members in sorted(groups.items()):
         members.sort(key=lambda row: row.K)
         last_bias = float(members[-1].bias_decimal)

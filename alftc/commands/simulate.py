@@ -2,7 +2,8 @@
 each reward table, or compute the exact fixed-point bias of the tables (``--diagnose``).
 
 Exit codes follow :mod:`alftc.cli`: 0 success, 2 invalid input (including a
-missing table row, a missing matplotlib for the plot), 4 table file missing or corrupt.
+missing table row), 4 table file missing or corrupt. A missing matplotlib skips
+the plot with a note.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__ = ["command"]
 DEFAULT_K = "32"
 DEFAULT_DIAGNOSE_K = "4..64"
 # Compared by default; an entry whose row the table lacks is skipped with a note.
-DEFAULT_METHODS = ("plugin", "remez", "ustat", "aqp", "aqp:rho=1", "oracle")
+DEFAULT_METHODS = ("plugin", "remez", "ustat", "aqp", "aqp:rho=1", "aqp:rho=2", "oracle")
 
 
 def _safe_name(family_name: str) -> str:
@@ -122,13 +123,17 @@ def _has_row(table, family, choice, K) -> bool:
 
 
 def _write_plot(draw, result, path) -> bool:
-    """Draw one plot; on a missing matplotlib print the reason and return False."""
+    """Draw one plot; on a missing matplotlib print a note and return False.
+
+    The results file is already written, so a missing plotting library is not
+    a failure of the run.
+    """
     from alftc.simulate import PlotError
 
     try:
         draw(result, path)
     except PlotError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"note: no plot written: {error}", err=True)
         return False
     return True
 
@@ -155,11 +160,16 @@ def _simulate(family_text, K_text, answers, traces_per_answer, target_text, step
     if methods_text is None:
         kept = [c for c in choices if c.is_oracle or _has_row(table, family, c, K)]
         for choice in choices:
-            # remez rows may be built for some K only and ustat rows exist only for
-            # integer b >= 2, so their absence is expected. A missing aqp row gets a note.
-            if choice not in kept and choice.method == "aqp" and not quiet:
+            # ustat rows exist only for integer b >= 2, so their absence needs no note.
+            if choice not in kept and choice.method != "ustat" and not quiet:
                 click.echo(f"note: skipped {choice.label}: no {family.name}/{choice.method}/{choice.variant} "
                            f"row for K = {K} (add it with '{build_command(family, choice, K)}')", err=True)
+        if all(choice.is_oracle for choice in kept):
+            plugin = next(c for c in choices if c.method == "plugin")
+            raise InputError(
+                f"{table.source} has no {family.name} row for K = {K}, so only the oracle could run; "
+                f"add rows with '{build_command(family, plugin, K)}', or pick a K the table has"
+            )
         choices = kept
     rows = table_rewards(table, family, K, choices)
 
@@ -178,9 +188,7 @@ def _simulate(family_text, K_text, answers, traces_per_answer, target_text, step
         _print_summary(result, json_path)
     if not no_plot:
         png_path = out / f"{stem}.png"
-        if not _write_plot(plot_trajectories, result, png_path):
-            sys.exit(EXIT_INPUT)
-        if not quiet:
+        if _write_plot(plot_trajectories, result, png_path) and not quiet:
             click.echo(f"plot: {png_path}")
 
 
@@ -193,7 +201,7 @@ def _print_summary(result, json_path) -> None:
     plugin = trajectories.get("plugin")
     oracle = trajectories.get("oracle")
     gap = plugin.final_mean - oracle.final_mean if plugin and oracle else None
-    header = f"{'reward':<12} {'final ' + name:>14} {'95% interval':>25} {'reached ' + format(config.threshold, 'g'):>14}"
+    header = f"{'reward':<12} {'final ' + name:>14} {'95% interval':>25} {'settled ' + format(config.threshold, 'g'):>14}"
     if gap:
         header += f" {'plugin gap closed':>18}"
     click.echo(header)
@@ -208,8 +216,8 @@ def _print_summary(result, json_path) -> None:
             line += f" {closed:>17.0%}"
         click.echo(line)
     window = max(1, int(round(config.final_window * config.steps)))
-    click.echo(f"final = mean over the last {window} steps; 'reached' = seeds whose divergence fell to the "
-               f"threshold, with their mean first step")
+    click.echo(f"final = mean over the last {window} steps; 'settled' = seeds whose divergence stays at or "
+               f"below the threshold from some step to the end, with the mean of that step")
     click.echo(f"results: {json_path}")
 
 
@@ -257,9 +265,7 @@ def _diagnose(family_text, K_text, answers, target_text, baseline, methods_text,
         _print_diagnosis(result, json_path)
     if not no_plot:
         png_path = out / f"{stem}.png"
-        if not _write_plot(plot_diagnosis, result, png_path):
-            sys.exit(EXIT_INPUT)
-        if not quiet:
+        if _write_plot(plot_diagnosis, result, png_path) and not quiet:
             click.echo(f"plot: {png_path}")
 
 

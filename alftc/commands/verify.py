@@ -133,12 +133,7 @@ def show(file, family, method, variant, K, as_json):
             and (K is None or row.K == K)
         ]
         if not selected:
-            available = sorted({f"{r.family}/{r.method}/{r.variant}" for r in rows})
-            Ks = sorted({r.K for r in rows})
-            raise InputError(
-                f"no row in {file} matches the filters; it holds {', '.join(available)} "
-                f"for K in {Ks[0]}..{Ks[-1]}" if rows else f"{file} holds no rows"
-            )
+            raise InputError(_no_match_message(file, rows, family, method, variant, K))
         if as_json:
             click.echo(json.dumps([row.to_json() for row in selected], indent=1))
             return
@@ -149,3 +144,22 @@ def show(file, family, method, variant, K, as_json):
                        f"{'  exact' if row.exact else ''}")
             for c, text in enumerate(row.values_decimal, start=1):
                 click.echo(f"  r[{c:>3}] = {text}")
+
+
+def _no_match_message(file, rows, family, method, variant, K) -> str:
+    """Name the first filter that no row satisfies, with the values the file has."""
+    if not rows:
+        return f"{file} holds no rows"
+    filters = [("--family", family, "family"), ("--method", method, "method"),
+               ("--variant", variant, "variant"), ("--K", K, "K")]
+    remaining = rows
+    for option, value, attribute in filters:
+        if value is None:
+            continue
+        matching = [row for row in remaining if getattr(row, attribute) == value]
+        if not matching:
+            have = sorted({getattr(row, attribute) for row in remaining})
+            shown = ", ".join(str(item) for item in have)
+            return f"no row in {file} has {option} {value}; the rows that pass the other filters have {shown}"
+        remaining = matching
+    return f"no row in {file} matches the filters"

@@ -198,6 +198,12 @@ class TableFile:
 
     def _missing_choice_message(self, family: str, method: str, variant: str) -> str:
         methods = sorted({key.method for key in self._rows if key.family == family})
+        known = ("ustat", "plugin", "remez", "aqp")
+        if method not in known:
+            return (
+                f"unknown method {method!r}; alftc's methods are {', '.join(known)}, and table "
+                f"{self.source} has {', '.join(methods)} for family {family}"
+            )
         if method not in methods:
             return (
                 f"method {method!r} is not in table {self.source} for family {family}; "
