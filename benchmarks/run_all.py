@@ -38,9 +38,12 @@ def machine() -> str:
 
 
 def run_script(arguments: list[str]) -> str:
-    """Run a benchmark script and return its Markdown output."""
+    """Run a benchmark script and return its Markdown output, without its own top heading."""
     result = subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
+    lines = result.stdout.strip().splitlines()
+    while lines and (lines[0].startswith("# ") or lines[0].startswith("## ") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def time_build(arguments: list[str], compare_with: Path | None = None) -> tuple[float, float, bool | None]:

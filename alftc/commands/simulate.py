@@ -48,7 +48,7 @@ def _safe_name(family_name: str) -> str:
               help="loo: mean reward of the other K-1 samples scored without sample i (no bias); "
                    "mean: GRPO's group mean, sample included.")
 @click.option("--threshold", type=float, default=0.01, show_default=True,
-              help="Divergence level (nats for kl) for the steps-to-threshold figure.")
+              help="Divergence level (nats for kl): the summary reports the step from which each run stays at or below it.")
 @click.option("--methods", "methods_text", default=None,
               help="Comma list of rewards: plugin, remez, ustat, aqp, aqp:rho=1 (method:variant), oracle. "
                    f"Default: {','.join(DEFAULT_METHODS)}, skipping those the table lacks.")

@@ -18,7 +18,8 @@ import click
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the row checks (default: the number of CPU cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print failures and the summary only.")
-def verify(files, json_out, no_monte_carlo, jobs, quiet):
+@click.option("--verbose", "-v", is_flag=True, help="Print one line per row instead of one per row group.")
+def verify(files, json_out, no_monte_carlo, jobs, quiet, verbose):
     """Re-derive every row of table FILES independently (default: the shipped tables).
 
     Checks the schema, checksum and finite values. Recomputes each row's sup bias and
@@ -52,7 +53,7 @@ def verify(files, json_out, no_monte_carlo, jobs, quiet):
     _check_twins(paths, report)
 
     if not to_stdout:
-        _print_report(report, quiet)
+        _print_report(report, quiet, verbose)
     if json_out:
         text = json.dumps(report.to_json(), indent=1)
         if to_stdout:
@@ -89,12 +90,14 @@ def _check_twins(paths, report) -> None:
                    "same checksum" if len(sums) == 1 else "the two files hold different tables")
 
 
-def _print_report(report, quiet: bool) -> None:
+def _print_report(report, quiet: bool, verbose: bool) -> None:
+    """Print one line per file and per row group (one line per row with ``verbose``), then failures."""
     from collections import OrderedDict
 
     by_subject = OrderedDict()
     for check in report.checks:
-        by_subject.setdefault(check.subject, []).append(check)
+        subject = check.subject if verbose else check.subject.split("/K=")[0]
+        by_subject.setdefault(subject, []).append(check)
     if not quiet:
         click.echo(f"{'subject':<34} {'checks':>6}  status")
         for subject, checks in by_subject.items():
