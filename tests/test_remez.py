@@ -385,7 +385,7 @@ def test_command_rejects_invalid_options(arguments, fragment):
 
 def test_command_nonconvergence_exit_code():
     outcome = CliRunner().invoke(command, ["--function", "xlogx", "--degree", "8", "--max-iter", "1"])
-    assert outcome.exit_code == 1
+    assert outcome.exit_code == 3
     assert "did not converge" in outcome.output
 
 

@@ -38,6 +38,12 @@ FUNCTIONS = {
 }
 
 
+class ComputationFailed(click.ClickException):
+    """The exchange did not converge; exits with alftc's code 3, computation failed."""
+
+    exit_code = 3
+
+
 def _validate_positive(ctx, param, value):
     if value is not None and value < 1:
         raise click.BadParameter(f"{value} is not a positive integer; pass a value >= 1")
@@ -78,7 +84,7 @@ def _validate_tolerance(ctx, param, value):
               help="Weight w(x) in sup |w (P - f)| (with --function).")
 @click.option("--family", "family", callback=_validate_family,
               help="Table problem: family kl or beta:B, weight p on (0, 1] (with --K).")
-@click.option("--K", "K", type=int, callback=_validate_positive,
+@click.option("--K", "K", type=click.IntRange(min=2, max=4096),
               help="Group size K; the table polynomial has degree K - 1 (with --family).")
 @click.option("--dps", type=int, callback=_validate_positive,
               help="Working precision in decimal digits [default: sized to the degree].")
@@ -136,7 +142,7 @@ def _solve_function(name, degree, weight, dps, tolerance, max_iter):
     except InputError as error:
         raise click.BadParameter(str(error), param_hint="--dps") from None
     except SolverError as error:
-        raise click.ClickException(str(error)) from None
+        raise ComputationFailed(str(error)) from None
     with mpmath.workdps(result.dps + 10 + degree // 2):
         bernstein = chebyshev_to_bernstein(result.coefficients)
     return result, bernstein, problem
@@ -153,7 +159,7 @@ def _solve_family(family, K, dps, tolerance, max_iter):
     try:
         result = remez_method.solve(family, K, options)
     except SolverError as error:
-        raise click.ClickException(str(error)) from None
+        raise ComputationFailed(str(error)) from None
     with mpmath.workdps(result.dps):
         bernstein = chebyshev_to_bernstein(result.coefficients, K - 1)
     problem = f"{family.name} table K = {K}: p*(P(p) - R(p)) on (0, 1], degree {K - 1}"
