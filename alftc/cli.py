@@ -89,18 +89,9 @@ def default_table_files() -> list[Path]:
 
 from alftc.commands.build import build  # noqa: E402
 from alftc.commands.minimax import command as minimax  # noqa: E402
+from alftc.commands.pareto import command as pareto  # noqa: E402
+from alftc.commands.simulate import command as simulate  # noqa: E402
 from alftc.commands.verify import show, verify  # noqa: E402
 
-main.add_command(build)
-main.add_command(verify)
-main.add_command(show)
-main.add_command(minimax)
-
-for _module in ("pareto", "simulate"):
-    try:
-        _command = __import__(f"alftc.commands.{_module}", fromlist=["command"]).command
-    except ModuleNotFoundError as _error:
-        if _error.name != f"alftc.commands.{_module}":
-            raise
-    else:
-        main.add_command(_command)
+for _command in (build, verify, show, minimax, pareto, simulate):
+    main.add_command(_command)
