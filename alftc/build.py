@@ -219,13 +219,14 @@ def build_chunk(method: str, family_name: str, Ks: Sequence[int], options: Build
     finished: dict[int, list[Row]] = {}
     for draft in module.build(family, list(Ks), options):
         finished.setdefault(draft.K, []).append(finish_row(method, family, draft))
+    # Ks is one chunk of _chunks, so it is also the chunk in each cache key.
+    request = BuildRequest(method, family, tuple(Ks), options)
     results = []
     for K in Ks:
         rows = finished.get(K, [])
         if not rows:
             raise VerificationError(f"{family.name}/{method}: the method returned no row for K={K}")
-        request = BuildRequest(method, family, tuple(Ks), options)
-        _cache_write(options.cache_dir, cache_key(request, K, _chunk_of(method, K, Ks)), rows)
+        _cache_write(options.cache_dir, cache_key(request, K, Ks), rows)
         results.append({"K": K, "rows": [row.to_json() for row in rows]})
     return results
 
@@ -248,13 +249,6 @@ def _chunks(Ks: Sequence[int], method: str) -> list[list[int]]:
         blocks.setdefault(K // CHUNK_SIZE, []).append(K)
     # Largest K first, so the slowest chunks start early.
     return [blocks[index] for index in sorted(blocks, reverse=True)]
-
-
-def _chunk_of(method: str, K: int, Ks: Sequence[int]) -> list[int]:
-    """Return the chunk of ``K`` among the chunk members ``Ks``, as stored in its cache key."""
-    if method not in _PARALLEL_METHODS:
-        return [K]
-    return [other for other in Ks if other // CHUNK_SIZE == K // CHUNK_SIZE]
 
 
 def run_build(

@@ -271,7 +271,7 @@ def _gauss_solve(rows):
     elimination with partial pivoting.
 
     The elimination runs in gmpy2 mpfr numbers with 20 guard bits above the
-    working precision, about seven times faster than mpf arithmetic; the
+    working precision, about seven times faster than mpf arithmetic. The
     solution is rounded back to mpf.
     """
     bits = mpmath.mp.prec + 20
@@ -315,7 +315,11 @@ def _eliminate(rows):
 
 
 def _sign(value) -> int:
-    return 1 if value > 0 else (-1 if value < 0 else 0)
+    if value > 0:
+        return 1
+    if value < 0:
+        return -1
+    return 0
 
 
 def _find_zero(g, lo, hi, g_lo, g_hi, rel):
@@ -395,7 +399,12 @@ def _maximise(g, lo, hi, x, gx, eps):
         if use_golden:
             previous = (lo - x) if x >= middle else (hi - x)
             step = golden * previous
-        u = x + step if abs(step) >= tol1 else x + (tol1 if step > 0 else -tol1)
+        if abs(step) >= tol1:
+            u = x + step
+        elif step > 0:
+            u = x + tol1
+        else:
+            u = x - tol1
         gu = g(u)
         if gu >= gx:
             if u >= x:

@@ -633,19 +633,16 @@ def _binomial_expectation(row: np.ndarray, p: np.ndarray, differences: bool = Fa
     """
     import mpmath
 
+    from alftc.bernstein import MpBernstein
+
     largest = float(np.max(np.abs(row)))
     digits = 20 + (max(0, math.ceil(math.log10(largest))) if largest > 0 else 0)
     with mpmath.workdps(digits):
         exact = [mpmath.mpf(float(value)) for value in row]
         if differences:
             exact = [high - low for low, high in zip(exact[:-1], exact[1:])]
-        n = len(exact) - 1
-        choose = [mpmath.binomial(n, k) for k in range(n + 1)]
-        means = []
-        for probability in np.asarray(p, dtype=np.float64).ravel():
-            x = mpmath.mpf(float(probability))
-            total = mpmath.fsum(choose[k] * x**k * (1 - x) ** (n - k) * exact[k] for k in range(n + 1))
-            means.append(float(total))
+        expectation = MpBernstein(exact)
+        means = [float(expectation(float(probability))) for probability in np.asarray(p, dtype=np.float64).ravel()]
     return np.array(means, dtype=np.float64).reshape(np.shape(p))
 
 

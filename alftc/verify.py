@@ -100,7 +100,7 @@ def verify_file(
     """Verify one table file (JSON or HDF5) and return the report.
 
     With ``row_checks=False`` only the file-level checks run (readable, schema,
-    checksum, encoding); the CLI uses this for the second of two twin files
+    checksum, encoding). The CLI uses this for the second of two twin files
     whose decoded documents are identical.
     """
     import jsonschema
@@ -176,12 +176,15 @@ def verify_rows(
 
         size = max(1, min(16, len(rows) // (4 * jobs)))
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_verify_chunk, chunk, monte_carlo, table) for chunk in chunks]
-            for future in futures:
+        # The table goes to each worker once, not with every chunk.
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, initializer=_set_worker_table, initargs=(table,)
+        ) as pool:
+            futures = [pool.submit(_verify_chunk, chunk, monte_carlo) for chunk in chunks]
+            for chunk, future in zip(chunks, futures):
                 report.checks.extend(future.result())
                 if progress:
-                    progress(size)
+                    progress(len(chunk))
     else:
         for row in rows:
             _verify_row(row, report, monte_carlo, table)
@@ -191,10 +194,18 @@ def verify_rows(
     return report
 
 
-def _verify_chunk(rows: list[Row], monte_carlo: bool, table) -> list[Check]:
+_worker_table = None
+
+
+def _set_worker_table(table) -> None:
+    global _worker_table
+    _worker_table = table
+
+
+def _verify_chunk(rows: list[Row], monte_carlo: bool) -> list[Check]:
     report = Report()
     for row in rows:
-        _verify_row(row, report, monte_carlo, table)
+        _verify_row(row, report, monte_carlo, _worker_table)
     return report.checks
 
 

@@ -29,10 +29,13 @@ def _parse_family(ctx, param, value):
         raise click.BadParameter(str(error)) from None
 
 
-def sweep(family, K: int, lambdas, progress=None) -> dict:
+def sweep(family, K: int, lambdas, progress=None, *, remez=None, plugin=None) -> dict:
     """Solve the bias-budget program at each lambda and return the front as a dict.
 
-    Points whose solve fails carry ``status`` ``failed`` and the error message.
+    ``remez`` (the :func:`alftc.aqp.minimax_bias` result) and ``plugin`` (the
+    pair :func:`alftc.aqp.plugin_figures` returns) are computed here unless the
+    caller already has them. Points whose solve fails carry ``status``
+    ``failed`` and the error message.
     """
     import mpmath
 
@@ -41,9 +44,12 @@ def sweep(family, K: int, lambdas, progress=None) -> dict:
     from alftc.errors import SolverError
     from alftc.measure import measure_dps, variance_sup
 
-    remez = aqp.minimax_bias(family, K)
+    if remez is None:
+        remez = aqp.minimax_bias(family, K)
+    if plugin is None:
+        plugin = aqp.plugin_figures(family, K)
     e_star = remez.levelled_error
-    plugin_bias, plugin_variance = aqp.plugin_figures(family, K)
+    plugin_bias, plugin_variance = plugin
     with mpmath.workdps(remez.dps):
         remez_values = chebyshev_to_bernstein(remez.coefficients, K - 1)
         remez_variance = variance_sup(remez_values, dps=measure_dps(remez_values)).value
@@ -71,14 +77,10 @@ def sweep(family, K: int, lambdas, progress=None) -> dict:
     }
 
 
-def _lambdas(family, K: int, count: int, lambda_min: float) -> list[float]:
+def _lambdas(family, K: int, count: int, lambda_min: float, e_star, plugin_bias) -> list[float]:
     """Return ``count`` geometric lambdas from ``lambda_min`` to the plug-in's bias over E*_K."""
     import numpy as np
 
-    from alftc import aqp
-
-    e_star = aqp.minimax_bias(family, K).levelled_error
-    plugin_bias, _ = aqp.plugin_figures(family, K)
     top = float(plugin_bias / e_star)
     if top <= lambda_min:
         raise InputError(
@@ -152,10 +154,14 @@ def command(family, K, points, lambda_min, out_dir, no_plot, quiet):
                 f"{family.name} has an exactly unbiased table (method ustat), so it has no "
                 f"bias-variance front; pass kl or a non-integer beta:B"
             )
+        from alftc import aqp
+
         pyplot = None if no_plot else _import_pyplot()
-        lambdas = _lambdas(family, K, points, lambda_min)
+        remez = aqp.minimax_bias(family, K)
+        plugin = aqp.plugin_figures(family, K)
+        lambdas = _lambdas(family, K, points, lambda_min, remez.levelled_error, plugin[0])
         with _progress_bar(len(lambdas), "sweeping", not quiet) as advance:
-            front = sweep(family, K, lambdas, progress=advance)
+            front = sweep(family, K, lambdas, progress=advance, remez=remez, plugin=plugin)
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,10 @@ def _isolate_invalid(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _narrow(codes: np.ndarray) -> np.ndarray:
-    """Cast codes to the smallest of int16/int32 that holds them: the compare passes read less memory."""
+    """Cast codes to the smallest of int16/int32 that can represent them.
+
+    Narrower codes make the compare passes read less memory.
+    """
     if codes.size == 0 or codes.dtype.itemsize <= 2:
         return codes
     low, high = int(codes.min()), int(codes.max())

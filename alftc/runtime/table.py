@@ -2,7 +2,7 @@
 
 A :class:`TableFile` is one loaded table document. :meth:`TableFile.select`
 picks one (family, method, variant) and returns an :class:`Estimator`, which
-holds the rows of that choice for every K in the file and maps counts, integer
+contains the rows of that choice for every K in the file and maps counts, integer
 answer codes or Python answers to rewards.
 """
 
